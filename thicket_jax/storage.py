@@ -1,0 +1,61 @@
+"""Files of a run: atomic JSON, orbax parameter checkpoints, content fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def write_json(path: Path, obj: Any) -> None:
+  """Writes JSON atomically (temp file + rename): a crash leaves the old file or the new one."""
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  with os.fdopen(fd, "w") as f:
+    json.dump(obj, f, indent=1, allow_nan=True)
+  os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+  with open(path) as f:
+    return json.load(f)
+
+
+def fingerprint(tree: Any) -> str:
+  """sha256 over a pytree's paths, shapes, dtypes and bytes (16 hex digits)."""
+  h = hashlib.sha256()
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    arr = np.asarray(jax.device_get(leaf))
+    h.update(jax.tree_util.keystr(path).encode())
+    h.update(f"{arr.shape}{arr.dtype}".encode())
+    h.update(np.ascontiguousarray(arr).tobytes())
+  return h.hexdigest()[:16]
+
+
+def save_params(path: Path, params: Any) -> None:
+  """Saves a parameter pytree as an orbax checkpoint at `path` (replaced if present)."""
+  import orbax.checkpoint as ocp
+  path = Path(path).absolute()
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(path, params, force=True)
+    ckptr.wait_until_finished()
+
+
+def load_params(path: Path, like: Any | None = None) -> Any:
+  """Restores an orbax checkpoint; `like` (a pytree of arrays) fixes structure and dtypes."""
+  import orbax.checkpoint as ocp
+  path = Path(path).absolute()
+  if not path.exists():
+    raise FileNotFoundError(f"no parameter checkpoint at {path}")
+  with ocp.StandardCheckpointer() as ckptr:
+    if like is None:
+      return ckptr.restore(path)
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)), like)
+    return ckptr.restore(path, abstract)
