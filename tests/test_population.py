@@ -101,7 +101,16 @@ for name, shape, axes, chunk in [("pop8", (8,), ("pop",), None), ("pop8_chunk3",
   mesh = jax.make_mesh(shape, axes)
   s = tj.score_population(log_likelihood, params, jax.random.key(42), sig, x, y, mesh=mesh, chunk_size=chunk)
   out[name] = np.asarray(s).tolist()
+from lm_helpers import tiny_config, tokenizer_backend, CHAT_TEMPLATE
+from thicket_jax.lm import init_lm
+from thicket_jax.models.tokenizer import Tokenizer
+from thicket_jax.models.generate import left_pad
+lm = init_lm(tiny_config(), Tokenizer(tokenizer_backend(), CHAT_TEMPLATE), 0)
+tokens, valid = left_pad([[5, 6, 7], [9, 10]])
+ids = lm.population_ids(jax.random.key(3), np.full(5, 0.5, np.float32), tokens, valid, max_new_tokens=4,
+                        mesh=jax.make_mesh((8,), ("pop",)))
 print(json.dumps(out))
+print(json.dumps(np.asarray(ids).tolist()))
 """
 
 
@@ -112,6 +121,15 @@ def test_one_device_equals_eight_devices_bit_for_bit():
   proc = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT, str(Path(__file__).parent)],
                         env=env, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  results = json.loads(proc.stdout.strip().splitlines()[-1])
-  for name, scores in results.items():
+  lines = proc.stdout.strip().splitlines()
+  for name, scores in json.loads(lines[-2]).items():
     np.testing.assert_array_equal(np.asarray(scores, np.float32), one, err_msg=name)
+  # A language-model population generating on 8 devices gives the 1-device tokens.
+  from lm_helpers import tiny_config, tokenizer_backend, CHAT_TEMPLATE
+  from thicket_jax.lm import init_lm
+  from thicket_jax.models.tokenizer import Tokenizer
+  from thicket_jax.models.generate import left_pad
+  lm = init_lm(tiny_config(), Tokenizer(tokenizer_backend(), CHAT_TEMPLATE), 0)
+  tokens, valid = left_pad([[5, 6, 7], [9, 10]])
+  ids = lm.population_ids(jax.random.key(3), np.full(5, 0.5, np.float32), tokens, valid, max_new_tokens=4)
+  np.testing.assert_array_equal(np.asarray(json.loads(lines[-1])), ids)

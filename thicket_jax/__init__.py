@@ -3,11 +3,12 @@
 Public API (shapes in each docstring):
   member_key, perturb, score_population, sigma_grid, top_k, ranking,
   majority_vote, mean_ensemble, solution_density, spectral_discordance,
-  RandOptConfig, RandOpt, RandOptResult.
+  RandOptConfig, RandOpt, RandOptResult; language models: load_lm, LM.
 """
 
 from thicket_jax.config import RandOptConfig
 from thicket_jax.keys import member_key
+from thicket_jax.lm import LM, load_lm
 from thicket_jax.metrics import solution_density, spectral_discordance
 from thicket_jax.perturb import leaf_paths, perturb
 from thicket_jax.population import score_population
@@ -18,7 +19,7 @@ from thicket_jax.sigmas import sigma_grid
 __version__ = "0.1.0"
 
 __all__ = [
-    "RandOpt", "RandOptConfig", "RandOptResult", "leaf_paths", "majority_vote", "mean_ensemble",
+    "LM", "RandOpt", "RandOptConfig", "RandOptResult", "leaf_paths", "load_lm", "majority_vote", "mean_ensemble",
     "member_key", "perturb", "ranking", "score_population", "sigma_grid", "solution_density",
     "spectral_discordance", "top_k",
 ]

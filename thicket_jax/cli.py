@@ -41,6 +41,40 @@ def _toy(args) -> int:
   return 0
 
 
+def _run(args) -> int:
+  from thicket_jax import run as run_mod
+  cfg = run_mod.RunConfig(
+      model=args.model, task=args.task, population=args.population, sigmas=args.sigmas,
+      top_ks=args.top_k, train_examples=args.train_examples, test_examples=args.test_examples,
+      max_new_tokens=args.max_new_tokens, seed=args.seed, chunk_size=args.chunk_size, dtype=args.dtype,
+      gsm8k_tfds_dir=args.gsm8k_tfds_dir, gsm8k_manual_dir=args.gsm8k_manual_dir)
+  results = run_mod.run(cfg, args.out, progress=not args.no_progress)
+  run_mod.print_summary(results)
+  print(f"wrote {args.out}/results.json and {args.out}/population.png "
+        f"({results['timing']['total_seconds']:.0f} s)")
+  return 0
+
+
+def _eval(args) -> int:
+  from thicket_jax import run as run_mod
+  report = run_mod.evaluate_run(args.run, args.task, args.test_examples, args.top_k,
+                                progress=not args.no_progress)
+  print(f"{report['task']}: {report['test_examples']} test examples, base accuracy "
+        f"{report['base_test_accuracy']:.3f}")
+  print("   K | ensemble test acc | mean member test acc")
+  for e in report["ensemble"]:
+    print(f"{e['k']:4d} | {e['test_accuracy']:17.3f} | {e['mean_member_test_accuracy']:.3f}")
+  return 0
+
+
+def _generate(args) -> int:
+  from thicket_jax.lm import load_lm
+  lm = load_lm(args.model, dtype=args.dtype)
+  for text in lm.generate(lm.params, args.prompt, max_new_tokens=args.max_new_tokens, chat=not args.raw):
+    print(text)
+  return 0
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="thicket", description="RandOpt: post-training without gradients.")
   parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -54,6 +88,37 @@ def main(argv=None) -> int:
   toy.add_argument("--seed", type=int)
   toy.add_argument("--tiny", action="store_true", help="tiny sizes (seconds)")
   toy.add_argument("--no-progress", action="store_true")
+  g = sub.add_parser("generate", help="greedy completion of prompts by a language model")
+  g.add_argument("--model", default="smollm2-135m-instruct",
+                 help="embedded name, .gguf file or Hugging Face directory")
+  g.add_argument("--prompt", action="append", required=True, help="a prompt (repeat for a batch)")
+  g.add_argument("--max-new-tokens", type=int, default=64)
+  g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  g.add_argument("--raw", action="store_true", help="no chat template: continue the text as is")
+  r = sub.add_parser("run", help="RandOpt on a language model and a task (resumable)")
+  r.add_argument("--model", default="smollm2-135m-instruct",
+                 help="embedded name, .gguf file or Hugging Face directory")
+  r.add_argument("--task", default="gsm8k",
+                 help="gsm8k, countdown, math500, arc_challenge, arc_easy or jsonl:PATH")
+  r.add_argument("--population", type=int, default=8, help="N members")
+  r.add_argument("--sigmas", type=_floats, default=(5e-4, 1e-3, 2e-3), help="noise grid, e.g. 5e-4,1e-3")
+  r.add_argument("--top-k", type=_ints, default=(1, 3, 5), help="ensemble sizes, e.g. 1,5,50")
+  r.add_argument("--train-examples", type=int, default=32, help="selection examples")
+  r.add_argument("--test-examples", type=int, default=64)
+  r.add_argument("--max-new-tokens", type=int, default=192)
+  r.add_argument("--seed", type=int, default=0)
+  r.add_argument("--chunk-size", type=int, default=1, help="members per compiled call / saved block")
+  r.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  r.add_argument("--gsm8k-tfds-dir", help="read GSM8K through tensorflow-datasets, prepared here")
+  r.add_argument("--gsm8k-manual-dir", help="offline tfds build from train.jsonl / test.jsonl in this folder")
+  r.add_argument("--out", default="runs/gsm8k", help="output directory (rerun to resume)")
+  r.add_argument("--no-progress", action="store_true")
+  e = sub.add_parser("eval", help="re-evaluate a finished run's ensembles on a task")
+  e.add_argument("--run", required=True, help="the run's output directory")
+  e.add_argument("--task", help="another task (default: the run's)")
+  e.add_argument("--test-examples", type=int)
+  e.add_argument("--top-k", type=_ints)
+  e.add_argument("--no-progress", action="store_true")
   args = parser.parse_args(argv)
   if args.version:
     from thicket_jax import __version__
@@ -63,8 +128,8 @@ def main(argv=None) -> int:
     parser.print_help()
     return 2
   try:
-    return {"toy": _toy}[args.command](args)
-  except ValueError as e:
+    return {"toy": _toy, "generate": _generate, "run": _run, "eval": _eval}[args.command](args)
+  except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
     print(f"thicket: error: {e}", file=sys.stderr)
     return 2
 

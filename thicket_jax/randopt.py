@@ -151,26 +151,32 @@ class RandOptResult:
         "members": self.members_table(),
     }
 
-  def save(self, out_dir: str | Path) -> None:
-    """Writes config, rewards and summary as JSON, and the base parameters with orbax."""
+  def save(self, out_dir: str | Path, save_params: bool = True) -> None:
+    """Writes config, rewards and summary as JSON, and (optionally) the base parameters with orbax."""
     out = Path(out_dir)
     storage.write_json(out / "config.json", self.config.to_dict())
     storage.write_json(out / "rewards.json", {"sigmas": self.sigmas_n.tolist(),
                                               "rewards": self.rewards.tolist(),
                                               "base_rewards": self.base_rewards.tolist()})
     storage.write_json(out / "result.json", self.summary())
-    storage.save_params(out / "base_params", self.base_params)
+    if save_params:
+      storage.save_params(out / "base_params", self.base_params)
 
   @classmethod
-  def load(cls, out_dir: str | Path, *, params_like: PyTree | None = None,
+  def load(cls, out_dir: str | Path, *, params_like: PyTree | None = None, params: PyTree | None = None,
            where: LeafFilter | None = None) -> "RandOptResult":
-    """Reads a result written by `save` (or by `fit(out_dir=...)`)."""
+    """Reads a result written by `save` (or by `fit(out_dir=...)`).
+
+    The base parameters come from the run's orbax checkpoint, or from `params`
+    when the run did not save them (e.g. a model loaded by name).
+    """
     out = Path(out_dir)
     if not (out / "rewards.json").exists():
       raise FileNotFoundError(f"{out} holds no finished RandOpt result (no rewards.json)")
     config = RandOptConfig.from_dict(storage.read_json(out / "config.json"))
     r = storage.read_json(out / "rewards.json")
-    return cls(config=config, base_params=storage.load_params(out / "base_params", params_like),
+    base = params if params is not None else storage.load_params(out / "base_params", params_like)
+    return cls(config=config, base_params=base,
                sigmas_n=np.asarray(r["sigmas"], np.float32),
                rewards=np.asarray(r["rewards"], np.float32),
                base_rewards=np.asarray(r["base_rewards"], np.float32), where=where)
@@ -185,7 +191,9 @@ class RandOpt:
   def fit(self, score_fn: Callable[..., jax.Array], params: PyTree, *selection,
           out_dir: str | Path | None = None, mesh: Mesh | None = None,
           where: LeafFilter | None = None, progress: bool = True,
-          on_block: Callable[[int, int], None] | None = None) -> RandOptResult:
+          on_block: Callable[[int, int], None] | None = None,
+          host_reward: Callable[[np.ndarray], np.ndarray] | None = None,
+          save_params: bool = True) -> RandOptResult:
     """Scores the population on the selection data and ranks it.
 
     Args:
@@ -198,14 +206,20 @@ class RandOpt:
       where: optional leaf filter for `perturb`.
       progress: show a progress bar.
       on_block: called as `on_block(members_done, population)` after each block.
+      host_reward: optional host-side step turning a block of `score_fn` outputs
+        (e.g. generated token ids [m, B, T]) into rewards [m, B] (e.g. by
+        decoding and checking answers).
+      save_params: also write the base parameters (orbax) with the result.
     """
     cfg = self.config
     check_args(selection)
     key = run_key(cfg.seed)
     sigmas_n = member_sigmas(cfg)
-    score = lambda sig, ids, chunk=cfg.chunk_size: np.asarray(jax.device_get(score_population(
-        score_fn, params, key, sig, *selection, member_ids=ids, chunk_size=chunk,
-        vmap_width=cfg.vmap_width, mesh=mesh, where=where)))
+    def score(sig, ids, chunk=cfg.chunk_size):
+      out = np.asarray(jax.device_get(score_population(
+          score_fn, params, key, sig, *selection, member_ids=ids, chunk_size=chunk,
+          vmap_width=cfg.vmap_width, mesh=mesh, where=where)))
+      return out if host_reward is None else np.asarray(host_reward(out), np.float32)
 
     out = Path(out_dir) if out_dir is not None else None
     run_id = {"config": cfg.to_dict(), "params": storage.fingerprint(params),
@@ -249,7 +263,7 @@ class RandOpt:
       warnings.warn(f"{len(result.nan_members)} member(s) scored NaN and rank last: "
                     f"{result.nan_members[:10]}", RuntimeWarning, stacklevel=2)
     if out is not None:
-      result.save(out)
+      result.save(out, save_params=save_params)
     return result
 
 

@@ -1,0 +1,138 @@
+"""Greedy decoding speed of SmolLM2-135M: thicket_jax against HF transformers (torch, CPU),
+and population efficiency of perturbed members decoding together.
+
+    pip install torch==2.13.0 transformers     # benchmark-only extras
+    python experiments/bench_lm.py             # one table (~5 min on 2 CPU cores)
+    python experiments/bench_lm.py --quick     # batch 1 and 4, 8 tokens
+
+Both libraries load the same GGUF file (dequantised to float32) and produce exactly
+`--new-tokens` tokens per sequence (end of turn disabled), from the same left-padded
+chat prompts. Times are the best of `--repeats` runs after a warm-up (compilation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import numpy as np
+
+import thicket_jax as tj
+from thicket_jax.lm import from_params, resolve
+from thicket_jax.population import _compiled_scorer
+
+PROMPTS = [
+    "What is the capital of France?", "Explain photosynthesis in one sentence.",
+    "Write a short poem about the sea.", "What is 12 times 7?", "Name three primary colors.",
+    "How do airplanes fly?", "Give me a tip for learning to code.", "What is the boiling point of water?",
+]
+
+
+def best(fn, repeats):
+  fn()
+  ts = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    ts.append(time.perf_counter() - t0)
+  return min(ts)
+
+
+def thicket_decode(lm, batch, new_tokens, repeats):
+  tokens, valid = lm.batch([PROMPTS[i % len(PROMPTS)] for i in range(batch)])
+  return best(lambda: jax.block_until_ready(lm.generate_ids(lm.params, tokens, valid, new_tokens)), repeats)
+
+
+def hf_decode(model, tok, batch, new_tokens, repeats):
+  import torch
+  texts = [tok.apply_chat_template([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], tokenize=False,
+                                   add_generation_prompt=True) for i in range(batch)]
+  enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+  def run():
+    with torch.inference_mode():
+      model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                     pad_token_id=tok.pad_token_id or 0)
+  return best(run, repeats)
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--quick", action="store_true")
+  ap.add_argument("--new-tokens", type=int, default=64)
+  ap.add_argument("--repeats", type=int, default=2)
+  ap.add_argument("--population", type=int, default=8)
+  ap.add_argument("--no-hf", action="store_true", help="skip the transformers comparison")
+  args = ap.parse_args()
+  batches = (1, 4) if args.quick else (1, 8, 32)
+  new_tokens = 8 if args.quick else args.new_tokens
+  path = resolve("smollm2-135m-instruct")
+
+  t0 = time.perf_counter()
+  lm = tj.load_lm("smollm2-135m-instruct")
+  t_load = time.perf_counter() - t0
+  lm = from_params(dataclasses.replace(lm.config, eos_ids=()), lm.params, lm.tokenizer)  # fixed length
+
+  rows = {"load_seconds_thicket": t_load, "new_tokens": new_tokens, "decode": []}
+  hf = None
+  if not args.no_hf:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    torch.set_num_threads(os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    tok.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+    rows["load_seconds_hf"] = time.perf_counter() - t0
+    hf = (model, tok)
+    rows["torch"] = torch.__version__
+  for b in batches:
+    t = thicket_decode(lm, b, new_tokens, args.repeats)
+    row = {"batch": b, "thicket_tokens_per_s": b * new_tokens / t}
+    if hf:
+      th = hf_decode(*hf, b, new_tokens, args.repeats)
+      row["hf_tokens_per_s"] = b * new_tokens / th
+      row["speedup"] = th / t
+    rows["decode"].append(row)
+    print(json.dumps(row), flush=True)
+
+  # Population: N members decode the same batch inside one population computation.
+  n, b = args.population if not args.quick else 2, 8 if not args.quick else 2
+  tokens, valid = lm.batch([PROMPTS[i % len(PROMPTS)] for i in range(b)])
+  key, sig = jax.random.key(0), np.full(n, 1e-3, np.float32)
+  t_one = thicket_decode(lm, b, new_tokens, args.repeats)
+  t_pop = best(lambda: jax.block_until_ready(
+      lm.population_ids(key, sig, tokens, valid, max_new_tokens=new_tokens)), 1)
+  fn = lm.greedy_fn(new_tokens)
+  compiled = _compiled_scorer(fn, None, 1, None, False).lower(
+      lm.params, key, np.arange(n, dtype=np.int32), sig, (tokens, valid)).compile()
+  mem = compiled.memory_analysis()
+  weights_mb = sum(x.nbytes for x in jax.tree.leaves(lm.params)) / 2**20
+  rows["population"] = {
+      "members": n, "batch": b, "t_one_member_s": t_one, "t_population_s": t_pop,
+      "efficiency": n * t_one / t_pop, "members_per_s": n / t_pop,
+      "weights_mb": weights_mb, "xla_temp_mb": mem.temp_size_in_bytes / 2**20 if mem else None,
+      "memory_per_member_in_flight_mb": mem.temp_size_in_bytes / 2**20 if mem else None}
+  print(json.dumps(rows["population"]), flush=True)
+
+  print(f"\n# SmolLM2-135M-Instruct (GGUF Q4_1 -> float32), {new_tokens} new tokens, CPU x{os.cpu_count()}, "
+        f"jax {jax.__version__}" + (f", torch {rows['torch']}" if hf else ""))
+  print(f"load: thicket {rows['load_seconds_thicket']:.1f} s" +
+        (f", transformers {rows['load_seconds_hf']:.1f} s" if hf else ""))
+  print("| batch | thicket_jax tok/s | transformers tok/s | ratio |\n|---|---|---|---|")
+  for r in rows["decode"]:
+    print(f"| {r['batch']} | {r['thicket_tokens_per_s']:.1f} | {r.get('hf_tokens_per_s', float('nan')):.1f} | "
+          f"{r.get('speedup', float('nan')):.2f}x |")
+  p = rows["population"]
+  print(f"\npopulation: {p['members']} members x batch {p['batch']}: efficiency N t(one)/t(N) = "
+        f"{p['efficiency']:.3f} ({p['t_one_member_s']:.2f} s one, {p['t_population_s']:.2f} s all); "
+        f"XLA temp memory {p['xla_temp_mb']:.0f} MB for one member in flight "
+        f"(weights {p['weights_mb']:.0f} MB, shared by all members)")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,1 @@
+"""Data: synthetic signal families (and, later, task datasets)."""

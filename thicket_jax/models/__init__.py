@@ -1,0 +1,1 @@
+"""Model definitions (Flax) and pure apply functions over parameter pytrees."""
