@@ -113,3 +113,36 @@ def test_config_validation():
   with pytest.raises(ValueError, match="sigma_assignment"):
     tj.RandOptConfig(sigma_assignment="cycle")
   assert tj.RandOptConfig.from_dict(tj.RandOptConfig.tiny().to_dict()) == tj.RandOptConfig.tiny()
+
+
+_KILLED_RUN = r"""
+import os, signal, sys
+import jax
+sys.path.insert(0, sys.argv[1])
+import thicket_jax as tj
+from helpers import data, log_likelihood, mlp_params
+cfg = tj.RandOptConfig(population=10, sigmas=(0.05, 0.2), top_ks=(1, 3, 5), chunk_size=3, seed=3)
+params, (x, y) = mlp_params(jax.random.key(0)), data()
+
+def kill_after_two_blocks(done, total):
+  if done >= 6:
+    os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no exception handlers: a real crash
+
+tj.RandOpt(cfg).fit(log_likelihood, params, x, y, out_dir=sys.argv[2], progress=False,
+                    on_block=kill_after_two_blocks)
+"""
+
+
+def test_resume_after_a_sigkill(tmp_path):
+  import subprocess
+  import sys
+  from pathlib import Path
+  proc = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(Path(__file__).parent), str(tmp_path)],
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == -9, proc.stderr[-2000:]
+  assert len(list((tmp_path / "blocks").glob("members_*.json"))) == 2
+  params, (x, y) = mlp_params(jax.random.key(0)), data()
+  resumed = tj.RandOpt(CFG).fit(log_likelihood, params, x, y, out_dir=tmp_path, progress=False)
+  reference = tj.RandOpt(CFG).fit(log_likelihood, params, x, y, progress=False)
+  np.testing.assert_array_equal(resumed.rewards, reference.rewards)
+  np.testing.assert_array_equal(resumed.ranking, reference.ranking)

@@ -34,10 +34,10 @@ class RunConfig:
   task: str = "gsm8k"
   population: int = 8
   sigmas: tuple[float, ...] = (5e-4, 1e-3, 2e-3)
-  top_ks: tuple[int, ...] = (1, 3, 5)
-  train_examples: int = 32
-  test_examples: int = 64
-  max_new_tokens: int = 192
+  top_ks: tuple[int, ...] = (1, 3)
+  train_examples: int = 24
+  test_examples: int = 32
+  max_new_tokens: int = 128
   seed: int = 0
   chunk_size: int = 1
   dtype: str = "float32"

@@ -1,6 +1,6 @@
 """Batched greedy decoding with a KV cache, and teacher-forced log-likelihood, under jit.
 
-Prompts are left-padded to a bucket length (16, 32, 64, ...), so a new batch of
+Prompts are left-padded to a bucket length (16, 32, 64, 128, 192, ...), so a new batch of
 similar prompts reuses the compiled program. Positions count real tokens only,
 padding slots are never attended to, and decoding stops early once every
 sequence has produced an end-of-turn token.
@@ -20,12 +20,13 @@ from thicket_jax.models.transformer import KVCache
 PAD = -1  # output slot after a sequence ended
 
 
-def bucket(length: int, smallest: int = 16) -> int:
-  """The next power of two >= length (at least `smallest`)."""
+def bucket(length: int, smallest: int = 16, step: int = 64) -> int:
+  """Padded prompt length: the next power of two up to `step` (16, 32, 64), then the next multiple
+  of `step` (128, 192, 256, ...)."""
   b = smallest
-  while b < length:
+  while b < length and b < step:
     b *= 2
-  return b
+  return b if b >= length else -(-length // step) * step
 
 
 def left_pad(token_lists: Sequence[Sequence[int]], pad_id: int = 0, length: int | None = None):
