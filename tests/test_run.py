@@ -1,6 +1,5 @@
 import json
 
-import jax
 import numpy as np
 import pytest
 

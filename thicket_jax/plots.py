@@ -32,6 +32,8 @@ def population_figure(path: str | Path, scores_n, base_score: float, ks: Sequenc
   ax1.plot(list(ks), list(test_by_k), "o-", color="#4c72b0", label="RandOpt top-K ensemble")
   ax1.axhline(base_test, color="#c44e52", ls="--", label=f"base {base_test:.3g}")
   ax1.set_xscale("log")
+  ax1.set_xticks(list(ks), [str(k) for k in ks])
+  ax1.minorticks_off()
   ax1.set_xlabel("K (ensemble size)")
   ax1.set_ylabel(test_label)
   ax1.legend()
