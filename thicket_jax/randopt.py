@@ -12,7 +12,6 @@ continues where it stopped and ends with identical results.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -225,7 +224,8 @@ class RandOpt:
     run_id = {"config": cfg.to_dict(), "params": storage.fingerprint(params),
               "selection": storage.fingerprint(selection), "format_version": FORMAT_VERSION}
     if out is not None:
-      _claim_dir(out, run_id)
+      if storage.claim_dir(out, run_id):
+        log.info("resuming run in %s", out)
 
     base_path = out / "blocks" / "base.json" if out else None
     if base_path is not None and base_path.exists():
@@ -265,21 +265,6 @@ class RandOpt:
     if out is not None:
       result.save(out, save_params=save_params)
     return result
-
-
-def _claim_dir(out: Path, run_id: dict) -> None:
-  """Creates the run directory, or checks an existing one belongs to this run."""
-  spec = out / "run.json"
-  run_id = json.loads(json.dumps(run_id))  # tuples -> lists, as read back from disk
-  if spec.exists():
-    old = storage.read_json(spec)
-    if old != run_id:
-      diff = sorted(k for k in run_id if old.get(k) != run_id[k])
-      raise ValueError(f"{out} holds a different run (differs in: {', '.join(diff)}); "
-                       "use another out_dir or delete it")
-    log.info("resuming run in %s", out)
-    return
-  storage.write_json(spec, run_id)
 
 
 def _progress(total: int, enabled: bool):

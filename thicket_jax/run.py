@@ -58,23 +58,15 @@ class RunConfig:
     return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-def _claim(out: Path, cfg: RunConfig) -> None:
-  spec = out / "run.json"
-  if spec.exists():
-    old = storage.read_json(spec)
-    if old != cfg.to_dict():
-      diff = sorted(k for k in cfg.to_dict() if old.get(k) != cfg.to_dict()[k])
-      raise ValueError(f"{out} holds a different run (differs in: {', '.join(diff)}); "
-                       "use another --out or delete it")
-  else:
-    storage.write_json(spec, cfg.to_dict())
-
-
 class Evaluator:
   """Decodes generated ids and scores them against a task's examples (host side)."""
 
   def __init__(self, lm, task: Task, examples: list[Example]):
     self.lm, self.task, self.examples = lm, task, examples
+
+  def batch(self):
+    """Left-padded `(tokens_bp, valid_bp)` of the examples' prompts."""
+    return self.lm.batch([self.task.messages(ex)[-1]["content"] for ex in self.examples])
 
   def texts(self, ids_bt) -> list[str]:
     return self.lm.decode(ids_bt)
@@ -104,7 +96,7 @@ def vote(keys_kn: list[list[str | None]]) -> list[str | None]:
 def member_test_keys(lm, result, evaluator: Evaluator, members: list[int | None], out: Path | None,
                      max_new_tokens: int, progress: bool) -> dict:
   """Test-set answer keys of each member (None = the base model), saved one file per member."""
-  tokens, valid = lm.batch([evaluator.task.messages(ex)[-1]["content"] for ex in evaluator.examples])
+  tokens, valid = evaluator.batch()
   key = jax.random.key(result.config.seed)
   keys = {}
   todo = []
@@ -152,12 +144,12 @@ def run(cfg: RunConfig, out_dir: str | Path, progress: bool = True,
   task, sel, test = load_task(cfg.task, cfg.train_examples, cfg.test_examples,
                               gsm8k_tfds_dir=cfg.gsm8k_tfds_dir, gsm8k_manual_dir=cfg.gsm8k_manual_dir)
   lm = tj.load_lm(cfg.model, dtype=cfg.dtype)
-  _claim(out, cfg)  # only after the task and model loaded: a failed start writes nothing
+  storage.claim_dir(out, cfg.to_dict())  # only after the task and model loaded: a failed start writes nothing
   log(f"{cfg.model}: {lm.n_params() / 1e6:.1f}M params; {cfg.task}: {len(sel)} selection, {len(test)} test "
       f"examples; N={cfg.population}, sigmas={list(cfg.sigmas)}")
 
   sel_eval = Evaluator(lm, task, sel)
-  tokens, valid = lm.batch([task.messages(ex)[-1]["content"] for ex in sel])
+  tokens, valid = sel_eval.batch()
   t_pop = time.perf_counter()
   result = tj.RandOpt(cfg.randopt()).fit(
       lm.greedy_fn(cfg.max_new_tokens), lm.params, tokens, valid, out_dir=out / "population",

@@ -59,3 +59,22 @@ def load_params(path: Path, like: Any | None = None) -> Any:
       return ckptr.restore(path)
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)), like)
     return ckptr.restore(path, abstract)
+
+
+def claim_dir(out: Path, run_id: dict, spec_name: str = "run.json") -> bool:
+  """Marks `out` as holding the run `run_id`, or checks that it already does.
+
+  Returns True when an existing run is resumed. Raises ValueError naming the fields
+  that differ when `out` holds another run.
+  """
+  spec = Path(out) / spec_name
+  run_id = json.loads(json.dumps(run_id))  # tuples -> lists, as read back from disk
+  if not spec.exists():
+    write_json(spec, run_id)
+    return False
+  old = read_json(spec)
+  if old != run_id:
+    diff = sorted(k for k in run_id if old.get(k) != run_id[k])
+    raise ValueError(f"{out} holds a different run (differs in: {', '.join(diff)}); "
+                     "use another output directory or delete it")
+  return True

@@ -7,6 +7,7 @@ architecture store Q and K rows permuted for llama.cpp's RoPE; that is undone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -201,8 +202,8 @@ def load_hf(directory: str | Path, dtype: str = "float32") -> tuple[LMConfig, di
   cfg = LMConfig.from_hf(hf, dtype)
   tok_path = directory / "tokenizer.json"
   if tok_path.exists():
-    vocab = json.loads(tok_path.read_text()).get("model", {}).get("vocab", {})
-    added = {t["content"]: t["id"] for t in json.loads(tok_path.read_text()).get("added_tokens", [])}
-    import dataclasses
+    tok = json.loads(tok_path.read_text())
+    vocab = tok.get("model", {}).get("vocab", {})
+    added = {t["content"]: t["id"] for t in tok.get("added_tokens", [])}
     cfg = dataclasses.replace(cfg, eos_ids=_stop_ids({**vocab, **added}, cfg.eos_ids))
   return cfg, assemble_params(cfg, _hf_tensors(_safetensor_files(directory)))
