@@ -7,7 +7,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from thicket_jax import keys
+from thicket_jax import keys, noise
 
 PyTree = Any
 LeafFilter = Callable[[str], bool]
@@ -50,7 +50,7 @@ def perturb(params: PyTree, key: jax.Array, sigma, *, where: LeafFilter | None =
     if not selected or not _is_perturbable(leaf):
       out.append(leaf)
       continue
-    eps = jax.random.normal(keys.leaf_key(key, index), leaf.shape, jnp.float32)
+    eps = noise.normal(keys.leaf_key(key, index), leaf.shape)  # == jax.random.normal(..., float32)
     out.append((leaf.astype(jnp.float32) + sigma * eps).astype(leaf.dtype))
   return jax.tree_util.tree_unflatten(treedef, out)
 

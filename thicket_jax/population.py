@@ -46,10 +46,14 @@ def _member_scores(score_fn, where, vmap_width, params, run_key, ids_m, sigmas_m
     member = perturb(params, keys.member_key(run_key, member_id), sigma, where=where)
     return score_fn(member, *args)
 
+  if vmap_width == 1:  # no size-1 batch axis in every op (it costs layout copies in decoding loops)
+    group = lambda g: jax.tree.map(lambda x: x[None], one(jax.tree.map(lambda x: x[0], g)))
+  else:
+    group = jax.vmap(one)
   if ids_m.shape[0] == vmap_width:  # one group: no loop around it (a nested loop copies buffers)
-    return jax.vmap(one)((ids_m, sigmas_m))
+    return group((ids_m, sigmas_m))
   groups = (ids_m.reshape(-1, vmap_width), sigmas_m.reshape(-1, vmap_width))
-  out = jax.lax.map(jax.vmap(one), groups)  # [m / w, w, ...]
+  out = jax.lax.map(group, groups)  # [m / w, w, ...]
   return out.reshape((ids_m.shape[0],) + out.shape[2:])
 
 

@@ -1,6 +1,6 @@
 """Batched greedy decoding with a KV cache, and teacher-forced log-likelihood, under jit.
 
-Prompts are left-padded to a bucket length (16, 32, 64, 128, 192, ...), so a new batch of
+Prompts are left-padded to a bucket length (16, 32, 48, ..., 128, 192, 256, ...), so a new batch of
 similar prompts reuses the compiled program. Positions count real tokens only,
 padding slots are never attended to, and decoding stops early once every
 sequence has produced an end-of-turn token.
@@ -15,18 +15,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from thicket_jax.models.lm_config import LMConfig
-from thicket_jax.models.transformer import KVCache
+from thicket_jax.models.transformer import KVCache, tied_head
 
 PAD = -1  # output slot after a sequence ended
 
 
-def bucket(length: int, smallest: int = 16, step: int = 64) -> int:
-  """Padded prompt length: the next power of two up to `step` (16, 32, 64), then the next multiple
-  of `step` (128, 192, 256, ...)."""
-  b = smallest
-  while b < length and b < step:
-    b *= 2
-  return b if b >= length else -(-length // step) * step
+def bucket(length: int, step: int = 16, coarse_from: int = 128, coarse_step: int = 64) -> int:
+  """Padded prompt length: the next multiple of `step` up to `coarse_from` (16, 32, 48, ..., 128),
+  then the next multiple of `coarse_step` (192, 256, ...)."""
+  b = -(-max(length, 1) // step) * step
+  return b if b <= coarse_from else -(-length // coarse_step) * coarse_step
 
 
 def left_pad(token_lists: Sequence[Sequence[int]], pad_id: int = 0, length: int | None = None):
@@ -65,7 +63,8 @@ def greedy(apply: Callable, cfg: LMConfig, params, tokens_bp, valid_bp, max_new_
   b, p = tokens_bp.shape
   dtype = jnp.dtype(cfg.dtype)
   cache = KVCache.zeros(cfg, b, p + max_new_tokens, dtype)
-  logits, cache = apply(params, tokens_bp, _positions(valid_bp), cache, 0, valid_bp, last_only=True)
+  head = tied_head(cfg, params)
+  logits, cache = apply(params, tokens_bp, _positions(valid_bp), cache, 0, valid_bp, last_only=True, head_dv=head)
   first = jnp.argmax(logits[:, -1], axis=-1).astype(jnp.int32)
   eos = jnp.asarray(cfg.eos_ids if cfg.eos_ids else (-2,), jnp.int32)
   out = jnp.full((b, max_new_tokens), PAD, jnp.int32)
@@ -79,7 +78,8 @@ def greedy(apply: Callable, cfg: LMConfig, params, tokens_bp, valid_bp, max_new_
     t, cache, token, pos, done, out = state
     out = out.at[:, t].set(jnp.where(done, PAD, token))
     done = done | jnp.isin(token, eos)
-    logits, cache = apply(params, token[:, None], pos[:, None], cache, p + t, jnp.ones((b, 1), bool))
+    logits, cache = apply(params, token[:, None], pos[:, None], cache, p + t, jnp.ones((b, 1), bool),
+                          head_dv=head)
     token = jnp.argmax(logits[:, 0], axis=-1).astype(jnp.int32)
     return t + 1, cache, token, pos + 1, done, out
 

@@ -17,15 +17,21 @@ from thicket_jax.models.lm_config import LMConfig
 
 
 class KVCache(NamedTuple):
-  """Keys and values of every layer: k, v [L, B, S, n_kv_heads, head_dim]; valid [B, S] bool."""
+  """Keys and values of every layer in the layouts the attention matmuls read directly.
+
+  k: L arrays [B, n_kv_heads, head_dim, S] (keys transposed), v: L arrays [B, n_kv_heads, S, head_dim],
+  valid: [B, S] bool. One buffer per layer, so a layer reads its cache without slicing a copy.
+  """
   k: jax.Array
   v: jax.Array
   valid: jax.Array
 
   @classmethod
   def zeros(cls, cfg: LMConfig, batch: int, size: int, dtype=jnp.float32) -> "KVCache":
-    shape = (cfg.n_layers, batch, size, cfg.n_kv_heads, cfg.head_dim)
-    return cls(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((batch, size), bool))
+    lead = (batch, cfg.n_kv_heads)
+    k = tuple(jnp.zeros(lead + (cfg.head_dim, size), dtype) for _ in range(cfg.n_layers))
+    v = tuple(jnp.zeros(lead + (size, cfg.head_dim), dtype) for _ in range(cfg.n_layers))
+    return cls(k, v, jnp.zeros((batch, size), bool))
 
 
 def rope(x_bthd: jax.Array, positions_bt: jax.Array, theta: float) -> jax.Array:
@@ -59,32 +65,39 @@ class Attention(nnx.Module):
     self.o = lin(cfg.n_heads * cfg.head_dim, cfg.dim, False)
     self.cfg = cfg
 
-  def __call__(self, x_btd, positions_bt, k_all, v_all, layer: int, valid_bs, write_at):
-    """Attends from T new tokens to layer `layer` of the cache after writing their keys at `write_at`.
+  def __call__(self, x_btd, positions_bt, k_cache, v_cache, valid_bs, write_at):
+    """Attends from T new tokens to the layer's cache after writing their keys and values at `write_at`.
 
-    `k_all`, `v_all` [L, B, S, n_kv, hd] are updated in place (no copy of the other layers).
+    Returns the output and the updated `k_cache` [B, n_kv, hd, S] and `v_cache` [B, n_kv, S, hd].
     """
     cfg = self.cfg
     b, t, _ = x_btd.shape
     q = rope(self.q(x_btd).reshape(b, t, cfg.n_heads, cfg.head_dim), positions_bt, cfg.rope_theta)
     k = rope(self.k(x_btd).reshape(b, t, cfg.n_kv_heads, cfg.head_dim), positions_bt, cfg.rope_theta)
     v = self.v(x_btd).reshape(b, t, cfg.n_kv_heads, cfg.head_dim)
-    at = (layer, 0, write_at, 0, 0)
-    k_all = jax.lax.dynamic_update_slice(k_all, k[None].astype(k_all.dtype), at)
-    v_all = jax.lax.dynamic_update_slice(v_all, v[None].astype(v_all.dtype), at)
-    k_cache, v_cache = k_all[layer], v_all[layer]
-    s = k_cache.shape[1]
+    k_cache = jax.lax.dynamic_update_slice(k_cache, k.transpose(0, 2, 3, 1).astype(k_cache.dtype),
+                                           (0, 0, 0, write_at))
+    v_cache = jax.lax.dynamic_update_slice(v_cache, v.transpose(0, 2, 1, 3).astype(v_cache.dtype),
+                                           (0, 0, write_at, 0))
+    s = k_cache.shape[-1]
     # Query at slot write_at + i sees valid slots j <= write_at + i.
     causal = jnp.arange(s)[None, :] <= (write_at + jnp.arange(t))[:, None]       # [T, S]
-    mask = causal[None, None, :, :] & valid_bs[:, None, None, :]                  # [B, 1, T, S]
+    mask = causal[None, None, None] & valid_bs[:, None, None, None, :]           # [B, 1, 1, T, S]
     groups = cfg.n_heads // cfg.n_kv_heads
-    qg = q.reshape(b, t, cfg.n_kv_heads, groups, cfg.head_dim).astype(jnp.float32)
-    logits = jnp.einsum("btkgh,bskh->bkgts", qg, k_cache.astype(jnp.float32)) / jnp.sqrt(cfg.head_dim)
-    logits = jnp.where(mask[:, :, None], logits, -1e30)
+    qg = q.reshape(b, t, cfg.n_kv_heads, groups, cfg.head_dim).transpose(0, 2, 3, 1, 4)  # [B, kv, g, T, hd]
+    qg, k32, v32 = qg.astype(jnp.float32), k_cache.astype(jnp.float32), v_cache.astype(jnp.float32)
+    if t == 1:  # decoding: multiply-and-reduce streams the cache once (batched M=1 matmuls are slow on CPU)
+      logits = jnp.sum(qg[..., None] * k32[:, :, None, None], axis=-2)
+    else:
+      logits = jnp.einsum("bkgth,bkhs->bkgts", qg, k32)
+    logits = jnp.where(mask, logits / jnp.sqrt(cfg.head_dim), -1e30)
     probs = jax.nn.softmax(logits, axis=-1)
-    out = jnp.einsum("bkgts,bskh->btkgh", probs, v_cache.astype(jnp.float32))
+    if t == 1:
+      out = jnp.sum(probs[..., None] * v32[:, :, None, None], axis=-2).transpose(0, 3, 1, 2, 4)
+    else:
+      out = jnp.einsum("bkgts,bksh->btkgh", probs, v32)
     out = out.reshape(b, t, cfg.n_heads * cfg.head_dim).astype(x_btd.dtype)
-    return self.o(out), k_all, v_all
+    return self.o(out), k_cache, v_cache
 
 
 class MLP(nnx.Module):
@@ -103,16 +116,18 @@ class Block(nnx.Module):
     self.mlp_norm = RMSNorm(cfg.dim, cfg.norm_eps, dtype)
     self.mlp = MLP(cfg, rngs, dtype)
 
-  def __call__(self, x, positions, k_all, v_all, layer, valid, write_at):
-    h, k_all, v_all = self.attn(self.attn_norm(x), positions, k_all, v_all, layer, valid, write_at)
+  def __call__(self, x, positions, k_cache, v_cache, valid, write_at):
+    h, k_cache, v_cache = self.attn(self.attn_norm(x), positions, k_cache, v_cache, valid, write_at)
     x = x + h
-    return x + self.mlp(self.mlp_norm(x)), k_all, v_all
+    return x + self.mlp(self.mlp_norm(x)), k_cache, v_cache
 
 
 class Transformer(nnx.Module):
   """`model(tokens_bt, positions_bt, cache, write_at, new_valid_bt) -> (logits_btv, cache)`.
 
   With `last_only=True` the logits are computed for the last position only ([B, 1, V]).
+  `head_dv` [D, V], when given, is the tied embedding already transposed (`tied_head`):
+  decoding loops pass it so that the transpose is done once, not at every step.
   """
 
   def __init__(self, cfg: LMConfig, rngs: nnx.Rngs):
@@ -125,20 +140,35 @@ class Transformer(nnx.Module):
       self.lm_head = nnx.Linear(cfg.dim, cfg.vocab_size, use_bias=False, param_dtype=dtype,
                                 dtype=dtype, rngs=rngs)
 
-  def __call__(self, tokens_bt, positions_bt, cache: KVCache, write_at, new_valid_bt, last_only: bool = False):
+  def __call__(self, tokens_bt, positions_bt, cache: KVCache, write_at, new_valid_bt, last_only: bool = False,
+               head_dv: jax.Array | None = None):
     valid = jax.lax.dynamic_update_slice_in_dim(cache.valid, new_valid_bt, write_at, axis=1)
     x = self.embed(tokens_bt)
-    k_all, v_all = cache.k, cache.v
+    k_all, v_all = list(cache.k), list(cache.v)
     for i, layer in enumerate(self.layers):
-      x, k_all, v_all = layer(x, positions_bt, k_all, v_all, i, valid, write_at)
+      x, k_all[i], v_all[i] = layer(x, positions_bt, k_all[i], v_all[i], valid, write_at)
     if last_only:  # prefill before decoding needs the last position only
       x = x[:, -1:]
     x = self.final_norm(x)
-    if self.cfg.tie_embeddings:
+    if head_dv is not None:
+      logits = x.astype(jnp.float32) @ head_dv.astype(jnp.float32)
+    elif self.cfg.tie_embeddings:
       logits = x.astype(jnp.float32) @ self.embed.embedding[...].astype(jnp.float32).T
     else:
       logits = self.lm_head(x).astype(jnp.float32)
-    return logits, KVCache(k_all, v_all, valid)
+    return logits, KVCache(tuple(k_all), tuple(v_all), valid)
+
+
+def tied_head(cfg: LMConfig, params) -> jax.Array | None:
+  """The tied output projection [D, V] materialised once (None for an untied head).
+
+  The optimisation barrier keeps XLA from folding the transpose back into the matmul,
+  where it would be redone inside a decoding loop (measured: a 113 MB copy per step
+  for SmolLM2 when the embedding is a perturbed, computed array).
+  """
+  if not cfg.tie_embeddings:
+    return None
+  return jax.lax.optimization_barrier(jnp.transpose(params["embed"]["embedding"]))
 
 
 def abstract_params(cfg: LMConfig) -> dict[str, Any]:
