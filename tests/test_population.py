@@ -108,6 +108,16 @@ lm = init_lm(tiny_config(), Tokenizer(tokenizer_backend(), CHAT_TEMPLATE), 0)
 tokens, valid = left_pad([[5, 6, 7], [9, 10]])
 ids = lm.population_ids(jax.random.key(3), np.full(5, 0.5, np.float32), tokens, valid, max_new_tokens=4,
                         mesh=jax.make_mesh((8,), ("pop",)))
+from thicket_jax.distributed import population_mesh
+mesh = population_mesh(model_devices=2)
+assert dict(mesh.shape) == {"pop": 4, "model": 2}, mesh.shape
+from thicket_jax.population import model_sharding
+specs = [str(sh.spec) for sh in jax.tree.leaves(model_sharding(params, mesh))]
+assert any("model" in sp for sp in specs), specs
+model_axis = tj.score_population(log_likelihood, params, jax.random.key(42), sig, x, y, mesh=mesh, chunk_size=4)
+model_ids = lm.population_ids(jax.random.key(3), np.full(5, 0.5, np.float32), tokens, valid, max_new_tokens=4,
+                              mesh=mesh)
+print(json.dumps({"model_axis": np.asarray(model_axis).tolist(), "model_ids": np.asarray(model_ids).tolist()}))
 print(json.dumps(out))
 print(json.dumps(np.asarray(ids).tolist()))
 """
@@ -121,6 +131,9 @@ def test_one_device_equals_eight_devices_bit_for_bit():
                         env=env, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   lines = proc.stdout.strip().splitlines()
+  # A `model` axis splits each member's weights over 2 devices: equal up to matmul rounding.
+  split = json.loads(lines[-3])
+  np.testing.assert_allclose(np.asarray(split["model_axis"], np.float32), one, rtol=1e-5)
   for name, scores in json.loads(lines[-2]).items():
     np.testing.assert_array_equal(np.asarray(scores, np.float32), one, err_msg=name)
   # A language-model population generating on 8 devices gives the 1-device tokens.
@@ -132,3 +145,11 @@ def test_one_device_equals_eight_devices_bit_for_bit():
   tokens, valid = left_pad([[5, 6, 7], [9, 10]])
   ids = lm.population_ids(jax.random.key(3), np.full(5, 0.5, np.float32), tokens, valid, max_new_tokens=4)
   np.testing.assert_array_equal(np.asarray(json.loads(lines[-1])), ids)
+  np.testing.assert_array_equal(np.asarray(split["model_ids"]), ids)
+
+
+def test_model_axis_must_be_auto():
+  params, (x, y) = mlp_params(jax.random.key(0)), data()
+  mesh = jax.make_mesh((1, 1), ("pop", "model"), axis_types=(jax.sharding.AxisType.Explicit,) * 2)
+  with pytest.raises(ValueError, match="AxisType.Auto"):
+    tj.score_population(log_likelihood, params, KEY, [0.1], x, y, mesh=mesh)

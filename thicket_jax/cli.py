@@ -42,13 +42,17 @@ def _toy(args) -> int:
 
 
 def _run(args) -> int:
+  from thicket_jax import distributed
+  distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   from thicket_jax import run as run_mod
   cfg = run_mod.RunConfig(
       model=args.model, task=args.task, population=args.population, sigmas=args.sigmas,
       top_ks=args.top_k, train_examples=args.train_examples, test_examples=args.test_examples,
       max_new_tokens=args.max_new_tokens, seed=args.seed, chunk_size=args.chunk_size, dtype=args.dtype,
       gsm8k_tfds_dir=args.gsm8k_tfds_dir, gsm8k_manual_dir=args.gsm8k_manual_dir)
-  results = run_mod.run(cfg, args.out, progress=not args.no_progress)
+  results = run_mod.run(cfg, args.out, progress=not args.no_progress, model_devices=args.model_devices)
+  if not distributed.is_writer():
+    return 0
   run_mod.print_summary(results)
   print(f"wrote {args.out}/results.json and {args.out}/population.png "
         f"({results['timing']['total_seconds']:.0f} s)")
@@ -113,6 +117,11 @@ def main(argv=None) -> int:
   r.add_argument("--gsm8k-manual-dir", help="offline tfds build from train.jsonl / test.jsonl in this folder")
   r.add_argument("--out", default="runs/gsm8k", help="output directory (rerun to resume)")
   r.add_argument("--no-progress", action="store_true")
+  r.add_argument("--model-devices", type=int, default=1,
+                 help="split each member's weights over this many devices (a 'model' mesh axis)")
+  r.add_argument("--coordinator-address", help="multi-process run: HOST:PORT of process 0 (jax.distributed)")
+  r.add_argument("--num-processes", type=int, help="multi-process run: number of processes")
+  r.add_argument("--process-id", type=int, help="multi-process run: this process's index (0 writes)")
   e = sub.add_parser("eval", help="re-evaluate a finished run's ensembles on a task")
   e.add_argument("--run", required=True, help="the run's output directory")
   e.add_argument("--task", help="another task (default: the run's)")

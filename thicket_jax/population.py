@@ -8,7 +8,8 @@ axis.
 
 Exactness: a member's weights are a pure function of (run key, member id, sigma).
 Its score is bit-identical for every population size, chunk size and device
-count at a fixed `vmap_width`. Across different `vmap_width`s XLA may round
+count at a fixed `vmap_width` (over `pop` and `data`; a `model` axis splits the
+weights themselves, so matmul sums may round differently: equal to float tolerance). Across different `vmap_width`s XLA may round
 reductions differently (measured: ~1 ulp on CPU), which is why the default is 1.
 """
 
@@ -32,6 +33,7 @@ ScoreFn = Callable[..., jax.Array]
 
 POP_AXIS = "pop"
 DATA_AXIS = "data"
+MODEL_AXIS = "model"
 
 
 def _round_up(x: int, m: int) -> int:
@@ -66,10 +68,31 @@ def _compiled_scorer(score_fn, where, vmap_width: int, mesh: Mesh | None, data_s
 
   args_spec = P(DATA_AXIS) if data_sharded else P()
   out_spec = P(POP_AXIS, DATA_AXIS) if data_sharded else P(POP_AXIS)
-
+  # Members and examples are split by hand; a `model` axis is left to XLA's partitioner,
+  # which splits each member's weights (and their noise) as `model_sharding` placed them.
+  manual = {POP_AXIS} | ({DATA_AXIS} if data_sharded else set())
   return jax.jit(jax.shard_map(
       body, mesh=mesh, in_specs=(P(), P(), P(POP_AXIS), P(POP_AXIS), args_spec),
-      out_specs=out_spec, check_vma=False))
+      out_specs=out_spec, axis_names=manual, check_vma=False))
+
+
+def model_sharding(params: PyTree, mesh: Mesh) -> PyTree:
+  """Shardings that split every weight over the mesh's `model` axis (replicated over `pop`).
+
+  Each leaf is split along its largest dimension divisible by the axis size; leaves with
+  none (biases, norms of odd size) are replicated. Without a `model` axis: all replicated.
+  """
+  size = mesh.shape.get(MODEL_AXIS, 1)
+
+  def spec(leaf):
+    shape = np.shape(leaf)
+    dims = [d for d in np.argsort(shape)[::-1] if size > 1 and shape[d] % size == 0]
+    if not dims:
+      return NamedSharding(mesh, P())
+    parts = [None] * len(shape)
+    parts[int(dims[0])] = MODEL_AXIS
+    return NamedSharding(mesh, P(*parts))
+  return jax.tree.map(spec, params)
 
 
 def check_args(args: tuple) -> int | None:
@@ -104,8 +127,10 @@ def score_population(score_fn: ScoreFn, params: PyTree, run_key: jax.Array, sigm
     chunk_size: members per compiled call (None: all N in one call). Every call
       has the same shapes (the last one is padded), so it compiles once.
     vmap_width: members evaluated side by side inside a call; memory grows with it.
-    mesh: optional `Mesh` with a `pop` axis (members) and optionally a `data`
-      axis (examples; `score_fn` must then return per-example scores).
+    mesh: optional `Mesh` with a `pop` axis (members), optionally a `data`
+      axis (examples; `score_fn` must then return per-example scores) and a
+      `model` axis (each member's weights split over it, for models that do not
+      fit one device; see `model_sharding`).
     where: optional leaf filter, see `perturb`.
   Returns:
     `score_fn`'s outputs stacked on a leading member axis: [N] or [N, n_examples].
@@ -133,6 +158,9 @@ def score_population(score_fn: ScoreFn, params: PyTree, run_key: jax.Array, sigm
     pop_devices = mesh.shape[POP_AXIS]
     data_devices = mesh.shape.get(DATA_AXIS, 1)
     data_sharded = DATA_AXIS in mesh.axis_names
+    if MODEL_AXIS in mesh.axis_names and "Explicit" in str(mesh.axis_types[mesh.axis_names.index(MODEL_AXIS)]):
+      raise ValueError(f"the {MODEL_AXIS!r} mesh axis must be of type AxisType.Auto (XLA partitions each "
+                       "member's matmuls over it): jax.make_mesh(..., axis_types=(AxisType.Auto,) * n)")
     if data_sharded and (n_examples is None or n_examples % data_devices):
       raise ValueError(f"with a {DATA_AXIS!r} mesh axis of size {data_devices}, every selection "
                        f"array needs a leading axis divisible by it, got {n_examples}")
@@ -143,7 +171,7 @@ def score_population(score_fn: ScoreFn, params: PyTree, run_key: jax.Array, sigm
   scorer = _compiled_scorer(score_fn, where, vmap_width, mesh, data_sharded)
   if mesh is not None:
     replicated = NamedSharding(mesh, P())
-    params = jax.device_put(params, replicated)
+    params = jax.device_put(params, model_sharding(params, mesh))
     args = jax.device_put(args, NamedSharding(mesh, P(DATA_AXIS)) if data_sharded else replicated)
     member_sharding = NamedSharding(mesh, P(POP_AXIS))
 

@@ -228,8 +228,9 @@ class RandOpt:
         log.info("resuming run in %s", out)
 
     base_path = out / "blocks" / "base.json" if out else None
-    if base_path is not None and base_path.exists():
-      base_rewards = np.asarray(storage.read_json(base_path)["rewards"], np.float32)
+    saved = storage.read_shared_json(base_path) if base_path is not None else None
+    if saved is not None:
+      base_rewards = np.asarray(saved["rewards"], np.float32)
     else:  # sigma = 0 through the same compiled scorer: bit-equal to an unperturbed member
       base_rewards = score(np.zeros(1, np.float32), np.zeros(1, np.int32), None)[0]
       if base_path is not None:
@@ -241,8 +242,9 @@ class RandOpt:
     for start in range(0, n, block):
       ids = np.arange(start, min(start + block, n), dtype=np.int32)
       path = out / "blocks" / f"members_{start:08d}.json" if out else None
-      if path is not None and path.exists():
-        rewards = np.asarray(storage.read_json(path)["rewards"], np.float32)
+      saved = storage.read_shared_json(path) if path is not None else None
+      if saved is not None:
+        rewards = np.asarray(saved["rewards"], np.float32)
       else:
         rewards = score(sigmas_n[ids], ids)
         if path is not None:

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 import thicket_jax as tj
-from thicket_jax import plots, storage
+from thicket_jax import distributed, plots, storage
 from thicket_jax.tasks import Example, Task, load_task
 
 ABSTAIN = -1
@@ -94,31 +94,38 @@ def vote(keys_kn: list[list[str | None]]) -> list[str | None]:
 
 
 def member_test_keys(lm, result, evaluator: Evaluator, members: list[int | None], out: Path | None,
-                     max_new_tokens: int, progress: bool) -> dict:
-  """Test-set answer keys of each member (None = the base model), saved one file per member."""
+                     max_new_tokens: int, progress: bool, mesh=None) -> dict:
+  """Test-set answer keys of each member (None = the base model), saved one file per member.
+
+  Members are decoded one per device group (`pop` axis) at a time, the base as sigma = 0.
+  """
   tokens, valid = evaluator.batch()
   key = jax.random.key(result.config.seed)
   keys = {}
   todo = []
   for m in members:
     path = out / ("base.json" if m is None else f"member_{m:08d}.json") if out else None
-    if path is not None and path.exists():
-      keys[m] = storage.read_json(path)["keys"]
+    saved = storage.read_shared_json(path) if path is not None else None
+    if saved is not None:
+      keys[m] = saved["keys"]
     else:
       todo.append((m, path))
   bar = None
   if progress and todo:
     from tqdm.auto import tqdm
     bar = tqdm(total=len(todo), unit="member", desc="test set")
-  for m, path in todo:
-    sigma = np.zeros(1, np.float32) if m is None else result.sigmas_n[[m]]
-    ids = lm.population_ids(key, sigma, tokens, valid, max_new_tokens=max_new_tokens,
-                            member_ids=[0 if m is None else m])[0]
-    keys[m] = evaluator.keys(np.asarray(ids))
-    if path is not None:
-      storage.write_json(path, {"member": m, "keys": keys[m]})
+  step = 1 if mesh is None else mesh.shape["pop"]
+  for start in range(0, len(todo), step):
+    group = todo[start:start + step]
+    sigmas = np.asarray([0.0 if m is None else result.sigmas_n[m] for m, _ in group], np.float32)
+    ids = lm.population_ids(key, sigmas, tokens, valid, max_new_tokens=max_new_tokens,
+                            member_ids=[0 if m is None else m for m, _ in group], chunk_size=step, mesh=mesh)
+    for (m, path), ids_bt in zip(group, np.asarray(ids)):
+      keys[m] = evaluator.keys(ids_bt)
+      if path is not None:
+        storage.write_json(path, {"member": m, "keys": keys[m]})
     if bar:
-      bar.update(1)
+      bar.update(len(group))
   if bar:
     bar.close()
   return keys
@@ -137,7 +144,7 @@ def ensemble_table(result, keys: dict, evaluator: Evaluator, top_ks) -> list[dic
 
 
 def run(cfg: RunConfig, out_dir: str | Path, progress: bool = True,
-        on_block: Callable[[int, int], None] | None = None, log=print) -> dict:
+        on_block: Callable[[int, int], None] | None = None, log=print, model_devices: int = 1) -> dict:
   """Runs RandOpt end to end; see the module docstring for what it writes."""
   t0 = time.perf_counter()
   out = Path(out_dir)
@@ -145,24 +152,37 @@ def run(cfg: RunConfig, out_dir: str | Path, progress: bool = True,
                               gsm8k_tfds_dir=cfg.gsm8k_tfds_dir, gsm8k_manual_dir=cfg.gsm8k_manual_dir)
   lm = tj.load_lm(cfg.model, dtype=cfg.dtype)
   storage.claim_dir(out, cfg.to_dict())  # only after the task and model loaded: a failed start writes nothing
+  mesh = distributed.population_mesh(model_devices=model_devices)  # members over every device of every process
+  devices = 1 if mesh is None else mesh.shape["pop"]
+  progress = progress and distributed.is_writer()
+  if not distributed.is_writer():
+    log = lambda *a, **k: None  # noqa: E731 - the other processes stay quiet
+  ro = cfg.randopt()
+  if ro.chunk_size % devices:  # a block fills every device
+    ro = dataclasses.replace(ro, chunk_size=-(-ro.chunk_size // devices) * devices)
   log(f"{cfg.model}: {lm.n_params() / 1e6:.1f}M params; {cfg.task}: {len(sel)} selection, {len(test)} test "
       f"examples; N={cfg.population}, sigmas={list(cfg.sigmas)}")
 
   sel_eval = Evaluator(lm, task, sel)
   tokens, valid = sel_eval.batch()
   t_pop = time.perf_counter()
-  result = tj.RandOpt(cfg.randopt()).fit(
-      lm.greedy_fn(cfg.max_new_tokens), lm.params, tokens, valid, out_dir=out / "population",
+  result = tj.RandOpt(ro).fit(
+      lm.greedy_fn(cfg.max_new_tokens), lm.params, tokens, valid, out_dir=out / "population", mesh=mesh,
       progress=progress, on_block=on_block, host_reward=sel_eval.rewards, save_params=False)
   pop_seconds = time.perf_counter() - t_pop
 
   test_eval = Evaluator(lm, task, test)
   members = [None] + [int(i) for i in result.ranking[:max(cfg.top_ks)]]
-  keys = member_test_keys(lm, result, test_eval, members, out / "test", cfg.max_new_tokens, progress)
+  keys = member_test_keys(lm, result, test_eval, members, out / "test", cfg.max_new_tokens, progress, mesh)
   results = summarise(cfg, result, keys, test_eval, task)
   results["timing"] = {"population_seconds": pop_seconds, "total_seconds": time.perf_counter() - t0,
                        "members_per_second": cfg.population / max(pop_seconds, 1e-9)}
+  results["timing"]["devices"] = jax.device_count()
+  results["timing"]["model_devices"] = model_devices
+  results["timing"]["processes"] = jax.process_count()
   storage.write_json(out / "results.json", results)
+  if not distributed.is_writer():
+    return results
   plots.population_figure(out / "population.png", result.scores_n, result.base_score,
                           [e["k"] for e in results["ensemble"]],
                           [e["test_accuracy"] for e in results["ensemble"]], results["base"]["test_accuracy"],

@@ -1,4 +1,9 @@
-"""Files of a run: atomic JSON, orbax parameter checkpoints, content fingerprints."""
+"""Files of a run: atomic JSON, orbax parameter checkpoints, content fingerprints.
+
+In a multi-process run only process 0 writes (`write_json` is a no-op elsewhere), and
+what a run reads back to resume goes through `read_shared_json`, so that every
+process sees process 0's files.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,16 @@ from typing import Any
 import jax
 import numpy as np
 
+from thicket_jax import distributed
+
 
 def write_json(path: Path, obj: Any) -> None:
-  """Writes JSON atomically (temp file + rename): a crash leaves the old file or the new one."""
+  """Writes JSON atomically (temp file + rename): a crash leaves the old file or the new one.
+
+  Only process 0 writes; on the other processes of a multi-process run this does nothing.
+  """
+  if not distributed.is_writer():
+    return
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -26,6 +38,13 @@ def write_json(path: Path, obj: Any) -> None:
 def read_json(path: Path) -> Any:
   with open(path) as f:
     return json.load(f)
+
+
+def read_shared_json(path: Path) -> Any | None:
+  """Process 0's copy of a JSON file (None if it has none), the same on every process."""
+  path = Path(path)
+  value = read_json(path) if distributed.is_writer() and path.exists() else None
+  return distributed.share(value)
 
 
 def fingerprint(tree: Any) -> str:
@@ -69,10 +88,10 @@ def claim_dir(out: Path, run_id: dict, spec_name: str = "run.json") -> bool:
   """
   spec = Path(out) / spec_name
   run_id = json.loads(json.dumps(run_id))  # tuples -> lists, as read back from disk
-  if not spec.exists():
+  old = read_shared_json(spec)
+  if old is None:
     write_json(spec, run_id)
     return False
-  old = read_json(spec)
   if old != run_id:
     diff = sorted(k for k in run_id if old.get(k) != run_id[k])
     raise ValueError(f"{out} holds a different run (differs in: {', '.join(diff)}); "
