@@ -28,6 +28,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 import thicket_jax as tj
+from thicket_jax import noise as noise_mod
 
 SIZES = (256, 1024, 512, 256, 10)
 
@@ -131,7 +132,7 @@ def main():
   t_mat = best_time(lambda: mat(params, key, sigmas_n, x, y), repeats)
   noise = jax.jit(lambda k: tj.perturb(params, k, 1e-3))
   t_noise = best_time(lambda: noise(key), repeats * 5)
-  bits = jax.jit(lambda k: [jax.random.bits(jax.random.fold_in(k, i), p.shape)
+  bits = jax.jit(lambda k: [noise_mod.uniform_bits(jax.random.fold_in(k, i), p.shape)
                             for i, p in enumerate(jax.tree.leaves(params))])
   t_bits = best_time(lambda: bits(key), repeats * 5)
 
