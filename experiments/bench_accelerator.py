@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import json
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -31,19 +30,12 @@ import thicket_jax as tj
 from thicket_jax.lm import from_params
 from thicket_jax.population import _compiled_scorer
 
-PROMPTS = ["What is the capital of France?", "Explain photosynthesis in one sentence.",
-           "Write a short poem about the sea.", "What is 12 times 7?", "Name three primary colors.",
-           "How do airplanes fly?", "Give me a tip for learning to code.", "What is the boiling point of water?"]
+from bench_lm import PROMPTS, best  # the same chat prompts and best-of-N timer as the decoding benchmark
 
 
 def timed(fn, repeats: int) -> float:
-  jax.block_until_ready(fn())   # compile and warm up
-  best = float("inf")
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    best = min(best, time.perf_counter() - t0)
-  return best
+  """Best wall time of `fn()` (its result awaited) over `repeats` runs after a warm-up."""
+  return best(lambda: jax.block_until_ready(fn()), repeats)
 
 
 def device_memory_bytes(device) -> int | None:

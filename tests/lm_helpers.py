@@ -172,3 +172,12 @@ def numpy_forward(params, cfg: LMConfig, tokens_bt):
   x = rms(x, p["final_norm"]["scale"])
   head = f(p["embed"]["embedding"]).T if cfg.tie_embeddings else f(p["lm_head"]["kernel"])
   return x @ head
+
+
+def write_run_assets(d: Path, lm, n_questions: int) -> tuple[str, str]:
+  """A GGUF of `lm` and a JSONL arithmetic task in `d`: (model path, `jsonl:` task name) for `thicket run`."""
+  write_gguf(d / "tiny.gguf", lm.params, lm.config)
+  task = d / "arith.jsonl"
+  task.write_text("\n".join(json.dumps({"question": f"What is {i} + {i}?", "answer": str(2 * i)})
+                            for i in range(n_questions)) + "\n")
+  return str(d / "tiny.gguf"), f"jsonl:{task}"

@@ -11,7 +11,7 @@ import pytest
 
 from thicket_jax import distributed
 from test_lm import random_lm
-from lm_helpers import write_gguf
+from lm_helpers import write_run_assets
 
 
 def _free_port() -> int:
@@ -28,16 +28,10 @@ def _env():
 
 @pytest.fixture(scope="module")
 def run_args(tmp_path_factory):
-  d = tmp_path_factory.mktemp("model")
-  lm = random_lm("llama", seed=5)
-  write_gguf(d / "tiny.gguf", lm.params, lm.config)
-  task = d / "arith.jsonl"
-  task.write_text("\n".join(json.dumps({"question": f"What is {i} + {i}?", "answer": str(2 * i)})
-                            for i in range(20)) + "\n")
+  model, task = write_run_assets(tmp_path_factory.mktemp("model"), random_lm("llama", seed=5), 20)
 
   def args(out):
-    return [sys.executable, "-m", "thicket_jax.cli", "run", "--model", str(d / "tiny.gguf"),
-            "--task", f"jsonl:{task}", "--population", "6", "--sigmas", "0.05,0.1", "--top-k", "1,3",
+    return [sys.executable, "-m", "thicket_jax.cli", "run", "--model", model, "--task", task, "--population", "6", "--sigmas", "0.05,0.1", "--top-k", "1,3",
             "--train-examples", "4", "--test-examples", "4", "--max-new-tokens", "5", "--out", str(out),
             "--no-progress"]
   return args

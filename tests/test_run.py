@@ -6,18 +6,12 @@ import pytest
 from thicket_jax import cli
 from thicket_jax import run as run_mod
 from test_lm import random_lm
-from lm_helpers import write_gguf
+from lm_helpers import write_run_assets
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-  d = tmp_path_factory.mktemp("model")
-  lm = random_lm("llama", seed=11)
-  write_gguf(d / "tiny.gguf", lm.params, lm.config)
-  task = d / "arith.jsonl"
-  task.write_text("\n".join(json.dumps({"question": f"What is {i} + {i}?", "answer": str(2 * i)})
-                            for i in range(30)) + "\n")
-  return str(d / "tiny.gguf"), f"jsonl:{task}"
+  return write_run_assets(tmp_path_factory.mktemp("model"), random_lm("llama", seed=11), 30)
 
 
 def args(model, task, out, *extra):

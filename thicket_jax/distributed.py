@@ -77,9 +77,7 @@ def share(value: Any) -> Any:
   """Process 0's JSON-serialisable `value`, on every process (identity with one process)."""
   if jax.process_count() == 1:
     return value
-  data = np.frombuffer(json.dumps(value).encode(), np.uint8) if is_writer() else np.zeros(0, np.uint8)
-  size = int(multihost_utils.broadcast_one_to_all(np.asarray([data.size], np.int32))[0])
-  buf = np.zeros(size, np.uint8)
-  buf[:data.size] = data[:size]
-  buf = np.asarray(multihost_utils.broadcast_one_to_all(buf))
+  data = np.frombuffer(json.dumps(value).encode(), np.uint8) if is_writer() else None
+  size = int(multihost_utils.broadcast_one_to_all(np.asarray([0 if data is None else data.size], np.int32))[0])
+  buf = np.asarray(multihost_utils.broadcast_one_to_all(np.zeros(size, np.uint8) if data is None else data))
   return json.loads(buf.tobytes().decode())

@@ -9,8 +9,9 @@ axis.
 Exactness: a member's weights are a pure function of (run key, member id, sigma).
 Its score is bit-identical for every population size, chunk size and device
 count at a fixed `vmap_width` (over `pop` and `data`; a `model` axis splits the
-weights themselves, so matmul sums may round differently: equal to float tolerance). Across different `vmap_width`s XLA may round
-reductions differently (measured: ~1 ulp on CPU), which is why the default is 1.
+weights themselves, so matmul sums may round differently: equal to float tolerance).
+Across different `vmap_width`s XLA may round reductions differently (measured:
+~1 ulp on CPU), which is why the default is 1.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from thicket_jax import keys
 from thicket_jax.perturb import LeafFilter, perturb
@@ -36,7 +37,8 @@ DATA_AXIS = "data"
 MODEL_AXIS = "model"
 
 
-def _round_up(x: int, m: int) -> int:
+def round_up(x: int, m: int) -> int:
+  """The smallest multiple of `m` that is >= `x`."""
   return -(-x // m) * m
 
 
@@ -158,7 +160,7 @@ def score_population(score_fn: ScoreFn, params: PyTree, run_key: jax.Array, sigm
     pop_devices = mesh.shape[POP_AXIS]
     data_devices = mesh.shape.get(DATA_AXIS, 1)
     data_sharded = DATA_AXIS in mesh.axis_names
-    if MODEL_AXIS in mesh.axis_names and "Explicit" in str(mesh.axis_types[mesh.axis_names.index(MODEL_AXIS)]):
+    if MODEL_AXIS in mesh.axis_names and mesh.axis_types[mesh.axis_names.index(MODEL_AXIS)] == AxisType.Explicit:
       raise ValueError(f"the {MODEL_AXIS!r} mesh axis must be of type AxisType.Auto (XLA partitions each "
                        "member's matmuls over it): jax.make_mesh(..., axis_types=(AxisType.Auto,) * n)")
     if data_sharded and (n_examples is None or n_examples % data_devices):
@@ -167,7 +169,7 @@ def score_population(score_fn: ScoreFn, params: PyTree, run_key: jax.Array, sigm
 
   # Every call scores `call_n` members: a multiple of (devices x width), padded at the end.
   unit = pop_devices * vmap_width
-  call_n = _round_up(chunk_size or n, unit)
+  call_n = round_up(chunk_size or n, unit)
   scorer = _compiled_scorer(score_fn, where, vmap_width, mesh, data_sharded)
   if mesh is not None:
     replicated = NamedSharding(mesh, P())

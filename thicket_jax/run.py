@@ -21,6 +21,7 @@ import numpy as np
 
 import thicket_jax as tj
 from thicket_jax import distributed, plots, storage
+from thicket_jax.population import round_up
 from thicket_jax.tasks import Example, Task, load_task
 
 ABSTAIN = -1
@@ -159,7 +160,7 @@ def run(cfg: RunConfig, out_dir: str | Path, progress: bool = True,
     log = lambda *a, **k: None  # noqa: E731 - the other processes stay quiet
   ro = cfg.randopt()
   if ro.chunk_size % devices:  # a block fills every device
-    ro = dataclasses.replace(ro, chunk_size=-(-ro.chunk_size // devices) * devices)
+    ro = dataclasses.replace(ro, chunk_size=round_up(ro.chunk_size, devices))
   log(f"{cfg.model}: {lm.n_params() / 1e6:.1f}M params; {cfg.task}: {len(sel)} selection, {len(test)} test "
       f"examples; N={cfg.population}, sigmas={list(cfg.sigmas)}")
 
@@ -176,10 +177,9 @@ def run(cfg: RunConfig, out_dir: str | Path, progress: bool = True,
   keys = member_test_keys(lm, result, test_eval, members, out / "test", cfg.max_new_tokens, progress, mesh)
   results = summarise(cfg, result, keys, test_eval, task)
   results["timing"] = {"population_seconds": pop_seconds, "total_seconds": time.perf_counter() - t0,
-                       "members_per_second": cfg.population / max(pop_seconds, 1e-9)}
-  results["timing"]["devices"] = jax.device_count()
-  results["timing"]["model_devices"] = model_devices
-  results["timing"]["processes"] = jax.process_count()
+                       "members_per_second": cfg.population / max(pop_seconds, 1e-9),
+                       "devices": jax.device_count(), "model_devices": model_devices,
+                       "processes": jax.process_count()}
   storage.write_json(out / "results.json", results)
   if not distributed.is_writer():
     return results
