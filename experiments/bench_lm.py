@@ -8,6 +8,9 @@ and population efficiency of perturbed members decoding together.
 Both libraries load the same GGUF file (dequantised to float32) and produce exactly
 `--new-tokens` tokens per sequence (end of turn disabled), from the same left-padded
 chat prompts. Times are the best of `--repeats` runs after a warm-up (compilation).
+thicket_jax runs the prompts' common prefix (the chat template's system turn, 24 of 35-39
+tokens) once per batch; the `no sharing` column decodes the plain left-padded batch. A second
+table splits the time into the prefill (with the first token) and the decode steps after it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 
 import thicket_jax as tj
 from thicket_jax.lm import from_params, resolve
+from thicket_jax.models.generate import greedy_token, shared_width
 from thicket_jax.population import _compiled_scorer
 
 PROMPTS = [
@@ -42,9 +46,27 @@ def best(fn, repeats):
   return min(ts)
 
 
-def thicket_decode(lm, batch, new_tokens, repeats):
-  tokens, valid = lm.batch([PROMPTS[i % len(PROMPTS)] for i in range(batch)])
-  return best(lambda: jax.block_until_ready(lm.generate_ids(lm.params, tokens, valid, new_tokens)), repeats)
+def kernel_rows(cfg, batch=32):
+  """What a decode step at `batch` is made of, timed alone: the argmax over the vocabulary, and
+  float32 GEMM speed at M = batch for the model's weight shapes against one large GEMM."""
+  rng = np.random.default_rng(0)
+  timed = lambda f, *a: best(lambda: jax.block_until_ready(f(*a)), 20)  # noqa: E731
+  logits = jax.numpy.asarray(rng.standard_normal((batch, cfg.vocab_size), np.float32))
+  row = {"argmax_ms": 1e3 * timed(jax.jit(lambda x: jax.numpy.argmax(x, -1)), logits),
+         "greedy_token_ms": 1e3 * timed(jax.jit(greedy_token), logits)}
+  shapes = {"q/o": (cfg.dim, cfg.dim), "k/v": (cfg.dim, cfg.n_kv_heads * cfg.head_dim),
+            "gate/up": (cfg.dim, cfg.ffn_dim), "down": (cfg.ffn_dim, cfg.dim), "head": (cfg.dim, cfg.vocab_size)}
+  for name, (k, n) in {**shapes, "large (M=1536, gate/up)": (cfg.dim, cfg.ffn_dim)}.items():
+    m = 1536 if name.startswith("large") else batch
+    x, w = (jax.numpy.asarray(rng.standard_normal(s, np.float32)) for s in ((m, k), (k, n)))
+    row[f"gemm_gflops {name}"] = 2 * m * k * n / timed(jax.jit(jax.numpy.matmul), x, w) / 1e9
+  return row
+
+
+def thicket_decode(lm, batch, new_tokens, repeats, share_prefix=True):
+  tokens, valid = lm.batch([PROMPTS[i % len(PROMPTS)] for i in range(batch)], share_prefix=share_prefix)
+  fn = lm._greedy(new_tokens, shared_width(tokens, valid) if share_prefix else 0)
+  return best(lambda: jax.block_until_ready(fn(lm.params, tokens, valid)), repeats)
 
 
 def hf_decode(model, tok, batch, new_tokens, repeats):
@@ -78,10 +100,16 @@ def main():
   lm = from_params(dataclasses.replace(lm.config, eos_ids=()), lm.params, lm.tokenizer)  # fixed length
 
   rows = {"load_seconds_thicket": t_load, "new_tokens": new_tokens, "decode": []}
+  rows["kernels"] = kernel_rows(lm.config, batches[-1])
+  print(json.dumps(rows["kernels"]), flush=True)
   # Each library runs in its own phase, so that one's idle worker threads do not slow the other.
   for b in batches:
     t = thicket_decode(lm, b, new_tokens, args.repeats)
-    rows["decode"].append({"batch": b, "thicket_tokens_per_s": b * new_tokens / t, "_t": t})
+    t_first = thicket_decode(lm, b, 1, args.repeats)  # prefill and one token: the rest is decode steps
+    t_plain = thicket_decode(lm, b, new_tokens, args.repeats, share_prefix=False) if b > 1 else t
+    rows["decode"].append({"batch": b, "thicket_tokens_per_s": b * new_tokens / t,
+                           "thicket_no_sharing_tokens_per_s": b * new_tokens / t_plain,
+                           "prefill_s": t_first, "step_ms": 1e3 * (t - t_first) / max(new_tokens - 1, 1), "_t": t, "_t_plain": t_plain})
 
   # Population: N members decode the same batch inside one population computation.
   n, b = args.population if not args.quick else 2, 8 if not args.quick else 2
@@ -92,7 +120,7 @@ def main():
       lm.population_ids(key, sig[:1], tokens, valid, max_new_tokens=new_tokens)), args.repeats)
   t_pop = best(lambda: jax.block_until_ready(
       lm.population_ids(key, sig, tokens, valid, max_new_tokens=new_tokens)), 1)
-  fn = lm.greedy_fn(new_tokens)
+  fn = lm.greedy_fn(new_tokens, shared_width(tokens, valid))
   compiled = _compiled_scorer(fn, None, 1, None, False).lower(
       lm.params, key, np.arange(n, dtype=np.int32), sig, (tokens, valid)).compile()
   mem = compiled.memory_analysis()
@@ -118,21 +146,30 @@ def main():
     hf = (model, tok)
     rows["torch"] = torch.__version__
   for row in rows["decode"]:
-    t = row.pop("_t")
+    t, t_plain = row.pop("_t"), row.pop("_t_plain")
     if hf:
       th = hf_decode(*hf, row["batch"], new_tokens, args.repeats)
+      th_first = hf_decode(*hf, row["batch"], 1, args.repeats)
       row["hf_tokens_per_s"] = row["batch"] * new_tokens / th
-      row["speedup"] = th / t
+      row["hf_prefill_s"], row["hf_step_ms"] = th_first, 1e3 * (th - th_first) / max(new_tokens - 1, 1)
+      row["speedup"], row["speedup_no_sharing"] = th / t, th / t_plain
     print(json.dumps(row), flush=True)
 
   print(f"\n# SmolLM2-135M-Instruct (GGUF Q4_1 -> float32), {new_tokens} new tokens, CPU x{os.cpu_count()}, "
         f"jax {jax.__version__}" + (f", torch {rows['torch']}" if hf else ""))
   print(f"load: thicket {rows['load_seconds_thicket']:.1f} s" +
         (f", transformers {rows['load_seconds_hf']:.1f} s" if hf else ""))
-  print("| batch | thicket_jax tok/s | transformers tok/s | ratio |\n|---|---|---|---|")
+  nan = float("nan")
+  print("| batch | thicket_jax tok/s | no sharing | transformers tok/s | ratio | no sharing |\n|---|---|---|---|---|---|")
   for r in rows["decode"]:
-    print(f"| {r['batch']} | {r['thicket_tokens_per_s']:.1f} | {r.get('hf_tokens_per_s', float('nan')):.1f} | "
-          f"{r.get('speedup', float('nan')):.2f}x |")
+    print(f"| {r['batch']} | {r['thicket_tokens_per_s']:.1f} | {r['thicket_no_sharing_tokens_per_s']:.1f} | "
+          f"{r.get('hf_tokens_per_s', nan):.1f} | {r.get('speedup', nan):.2f}x | {r.get('speedup_no_sharing', nan):.2f}x |")
+  print("\n| batch | prefill + 1 token, s: thicket_jax / transformers | decode step, ms: thicket_jax / transformers | "
+        "step ratio |\n|---|---|---|---|")
+  for r in rows["decode"]:
+    hf_step = r.get("hf_step_ms", nan)
+    print(f"| {r['batch']} | {r['prefill_s']:.2f} / {r.get('hf_prefill_s', nan):.2f} | {r['step_ms']:.1f} / "
+          f"{hf_step:.1f} | {hf_step / r['step_ms']:.2f}x |")
   p = rows["population"]
   print(f"\npopulation: {p['members']} members x batch {p['batch']}: efficiency N t(base)/t(N) = "
         f"{p['efficiency']:.3f} ({p['t_one_member_s']:.2f} s base model, {p['t_population_s']:.2f} s all; "

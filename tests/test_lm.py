@@ -45,6 +45,37 @@ def test_cached_greedy_decoding_matches_uncached_logits_with_padding(family):
     np.testing.assert_array_equal(out[i], seq[len(prompt):], err_msg=f"prompt {i}")
 
 
+def test_common_prefix_gets_its_own_segment_and_decodes_the_same():
+  lm = random_lm(seed=8)
+  lm = from_params(lm.config.__class__(**{**lm.config.to_dict(), "eos_ids": ()}), lm.params, lm.tokenizer)
+  prefix = [3, 9, 27, 81, 11, 33, 66, 12, 5, 60]                       # 10 tokens shared by every prompt
+  prompts = [prefix + [5, 17, 33], prefix + [40, 41, 42, 43, 44, 45, 46, 47, 48], prefix + [7]]
+  assert gen.common_prefix(prompts) == 10 and gen.common_prefix([[1, 2], [1, 2]]) == 1
+  tokens, valid = gen.left_pad(prompts)
+  plain_tokens, plain_valid = gen.left_pad(prompts, share_prefix=False)
+  assert tokens.shape == (3, 16 + 16) and plain_tokens.shape == (3, 24)
+  assert gen.shared_width(tokens, valid) == 16 and gen.shared_width(plain_tokens, plain_valid) == 0
+  for row, prompt in zip(range(3), prompts):  # [pad | prefix | pad | own tokens]: the same real tokens
+    assert tokens[row, valid[row]].tolist() == prompt
+    assert valid[row, 6:16].all() and not valid[row, :6].any()
+  shared = np.asarray(lm.generate_ids(lm.params, tokens, valid, 6))
+  np.testing.assert_array_equal(shared, np.asarray(lm.generate_ids(lm.params, plain_tokens, plain_valid, 6)))
+  for i, prompt in enumerate(prompts):
+    seq = list(prompt)
+    for _ in range(6):
+      seq.append(int(np.argmax(np.asarray(lm.logits(lm.params, np.asarray([seq])))[0, -1])))
+    np.testing.assert_array_equal(shared[i], seq[len(prompt):], err_msg=f"prompt {i}")
+  key, sigmas = jax.random.key(4), np.full(3, 0.05, np.float32)
+  together = np.asarray(lm.population_ids(key, sigmas, tokens, valid, max_new_tokens=6, chunk_size=2))
+  member = tj.perturb(lm.params, tj.member_key(key, 2), sigmas[2])
+  np.testing.assert_array_equal(together[2], lm.generate_ids(member, plain_tokens, plain_valid, 6))
+
+
+def test_greedy_token_is_argmax_with_ties():
+  logits = np.random.default_rng(0).integers(0, 4, (64, 50)).astype(np.float32)  # many tied maxima
+  np.testing.assert_array_equal(gen.greedy_token(jnp.asarray(logits)), np.argmax(logits, -1))
+
+
 def test_decoding_stops_at_end_of_turn_and_pads():
   lm = random_lm(seed=2)
   tokens, valid = gen.left_pad([[5, 6, 7]])

@@ -70,9 +70,9 @@ class LM:
     texts = [self.tokenizer.chat([{"role": "user", "content": p}]) if chat else p for p in prompts]
     return [self.tokenizer.encode(t) for t in texts]
 
-  def batch(self, prompts: Sequence[str], chat: bool = True, length: int | None = None):
-    """Left-padded `(tokens_bp, valid_bp)` NumPy arrays of the prompts."""
-    return gen.left_pad(self.prompt_ids(prompts, chat), length=length)
+  def batch(self, prompts: Sequence[str], chat: bool = True, length: int | None = None, share_prefix: bool = True):
+    """Left-padded `(tokens_bp, valid_bp)` NumPy arrays of the prompts (`generate.left_pad`)."""
+    return gen.left_pad(self.prompt_ids(prompts, chat), length=length, share_prefix=share_prefix)
 
   def decode(self, ids_bt) -> list[str]:
     return [self.tokenizer.decode(row) for row in np.asarray(ids_bt)]
@@ -88,16 +88,20 @@ class LM:
 
   def generate_ids(self, params, tokens_bp, valid_bp, max_new_tokens: int = 64) -> jax.Array:
     """[B, max_new_tokens] greedy ids (PAD = -1 after the end of turn)."""
-    return self._greedy(max_new_tokens)(params, jnp.asarray(tokens_bp), jnp.asarray(valid_bp))
+    return self._greedy(max_new_tokens, gen.shared_width(tokens_bp, valid_bp))(
+        params, jnp.asarray(tokens_bp), jnp.asarray(valid_bp))
 
-  @functools.lru_cache(maxsize=8)
-  def _greedy(self, max_new_tokens: int):
-    return jax.jit(self.greedy_fn(max_new_tokens))
+  @functools.lru_cache(maxsize=16)
+  def _greedy(self, max_new_tokens: int, shared: int = 0):
+    return jax.jit(self.greedy_fn(max_new_tokens, shared))
 
-  @functools.lru_cache(maxsize=8)
-  def greedy_fn(self, max_new_tokens: int):
-    """The pure `fn(params, tokens_bp, valid_bp) -> ids [B, T]` (one object per length, for caching)."""
-    return functools.partial(gen.greedy, self.apply, self.config, max_new_tokens=max_new_tokens)
+  @functools.lru_cache(maxsize=16)
+  def greedy_fn(self, max_new_tokens: int, shared: int = 0):
+    """The pure `fn(params, tokens_bp, valid_bp) -> ids [B, T]` (one object per setting, for caching).
+
+    `shared`: leading columns identical in every row, run once (`generate.shared_width(tokens_bp, valid_bp)`).
+    """
+    return functools.partial(gen.greedy, self.apply, self.config, max_new_tokens=max_new_tokens, shared=shared)
 
   def generate(self, params, prompts: Sequence[str], max_new_tokens: int = 64, chat: bool = True) -> list[str]:
     """Greedy completions of `prompts` (batched; each stops at its end of turn)."""
@@ -119,7 +123,8 @@ class LM:
   def population_ids(self, run_key, sigmas, tokens_bp, valid_bp, max_new_tokens: int = 64,
                      member_ids=None, chunk_size=None, mesh=None, params=None) -> jax.Array:
     """[N, B, max_new_tokens] greedy ids of N members (see `generate_population`)."""
-    return score_population(self.greedy_fn(max_new_tokens), self.params if params is None else params,
+    fn = self.greedy_fn(max_new_tokens, gen.shared_width(tokens_bp, valid_bp))
+    return score_population(fn, self.params if params is None else params,
                             run_key, sigmas, jnp.asarray(tokens_bp), jnp.asarray(valid_bp),
                             member_ids=member_ids, chunk_size=chunk_size, mesh=mesh)
 

@@ -40,8 +40,7 @@ def percentile_ranks(scores_nm) -> np.ndarray:
   np.put_along_axis(ranks, order, np.arange(n, dtype=np.float64)[:, None].repeat(s.shape[1], 1), 0)
   for j in range(s.shape[1]):  # average ranks of ties
     _, inverse = np.unique(s[:, j], return_inverse=True)
-    sums = np.bincount(inverse, ranks[:, j]); counts = np.bincount(inverse)
-    ranks[:, j] = (sums / counts)[inverse]
+    ranks[:, j] = (np.bincount(inverse, ranks[:, j]) / np.bincount(inverse))[inverse]
   return ranks / max(n - 1, 1)
 
 

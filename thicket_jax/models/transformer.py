@@ -86,14 +86,14 @@ class Attention(nnx.Module):
     groups = cfg.n_heads // cfg.n_kv_heads
     qg = q.reshape(b, t, cfg.n_kv_heads, groups, cfg.head_dim).transpose(0, 2, 3, 1, 4)  # [B, kv, g, T, hd]
     qg, k32, v32 = qg.astype(jnp.float32), k_cache.astype(jnp.float32), v_cache.astype(jnp.float32)
-    if t == 1:  # decoding: multiply-and-reduce streams the cache once (batched M=1 matmuls are slow on CPU)
-      logits = jnp.sum(qg[..., None] * k32[:, :, None, None], axis=-2)
+    if t == 1:  # decoding: the g query heads of a group as one [g, hd] x [hd, S] matmul
+      logits = jnp.einsum("bkgh,bkhs->bkgs", qg[:, :, :, 0], k32)[:, :, :, None]
     else:
       logits = jnp.einsum("bkgth,bkhs->bkgts", qg, k32)
     logits = jnp.where(mask, logits / jnp.sqrt(cfg.head_dim), -1e30)
     probs = jax.nn.softmax(logits, axis=-1)
     if t == 1:
-      out = jnp.sum(probs[..., None] * v32[:, :, None, None], axis=-2).transpose(0, 3, 1, 2, 4)
+      out = jnp.einsum("bkgs,bksh->bkgh", probs[:, :, :, 0], v32)[:, None]
     else:
       out = jnp.einsum("bkgts,bksh->btkgh", probs, v32)
     out = out.reshape(b, t, cfg.n_heads * cfg.head_dim).astype(x_btd.dtype)

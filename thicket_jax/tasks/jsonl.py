@@ -52,7 +52,7 @@ class JsonlTask(Task):
   def extract(self, response: str, ex: Example | None = None) -> str | None:
     if self.numeric:
       return GSM8K().extract(response)
-    lines = [l for l in response.strip().splitlines() if l.strip()]
+    lines = [line for line in response.strip().splitlines() if line.strip()]
     if not lines:
       return None
     for line in reversed(lines):
