@@ -65,7 +65,7 @@ def kernel_rows(cfg, batch=32):
 
 def thicket_decode(lm, batch, new_tokens, repeats, share_prefix=True):
   tokens, valid = lm.batch([PROMPTS[i % len(PROMPTS)] for i in range(batch)], share_prefix=share_prefix)
-  fn = lm._greedy(new_tokens, shared_width(tokens, valid) if share_prefix else 0)
+  fn = jax.jit(lm.greedy_fn(new_tokens, shared_width(tokens, valid) if share_prefix else 0))
   return best(lambda: jax.block_until_ready(fn(lm.params, tokens, valid)), repeats)
 
 
@@ -109,7 +109,8 @@ def main():
     t_plain = thicket_decode(lm, b, new_tokens, args.repeats, share_prefix=False) if b > 1 else t
     rows["decode"].append({"batch": b, "thicket_tokens_per_s": b * new_tokens / t,
                            "thicket_no_sharing_tokens_per_s": b * new_tokens / t_plain,
-                           "prefill_s": t_first, "step_ms": 1e3 * (t - t_first) / max(new_tokens - 1, 1), "_t": t, "_t_plain": t_plain})
+                           "prefill_s": t_first, "step_ms": 1e3 * (t - t_first) / max(new_tokens - 1, 1),
+                           "_t": t, "_t_plain": t_plain})
 
   # Population: N members decode the same batch inside one population computation.
   n, b = args.population if not args.quick else 2, 8 if not args.quick else 2
