@@ -28,7 +28,6 @@ import numpy as np
 
 import thicket_jax as tj
 from thicket_jax.lm import from_params
-from thicket_jax.models.generate import shared_width
 from thicket_jax.population import _compiled_scorer
 
 from bench_lm import PROMPTS, best  # the same chat prompts and best-of-N timer as the decoding benchmark
@@ -116,7 +115,7 @@ def main():
       "new_tokens": args.new_tokens, "prompt_len": int(tokens.shape[1]), "t_base_s": t_base,
       "t_population_s": t_pop, "tokens_per_s": n * generated / t_pop, "base_tokens_per_s": generated / t_base,
       "members_per_s": n / t_pop, "efficiency": n * t_base / t_pop,
-      **memory_row(lm.greedy_fn(args.new_tokens, shared_width(tokens, valid)), lm.params, key, (tokens, valid), weights, device)}
+      **memory_row(lm.greedy_fn_for(tokens, valid, args.new_tokens), lm.params, key, (tokens, valid), weights, device)}
   print(json.dumps(report, indent=1))
 
 

@@ -121,7 +121,7 @@ def main():
       lm.population_ids(key, sig[:1], tokens, valid, max_new_tokens=new_tokens)), args.repeats)
   t_pop = best(lambda: jax.block_until_ready(
       lm.population_ids(key, sig, tokens, valid, max_new_tokens=new_tokens)), 1)
-  fn = lm.greedy_fn(new_tokens, shared_width(tokens, valid))
+  fn = lm.greedy_fn_for(tokens, valid, new_tokens)
   compiled = _compiled_scorer(fn, None, 1, None, False).lower(
       lm.params, key, np.arange(n, dtype=np.int32), sig, (tokens, valid)).compile()
   mem = compiled.memory_analysis()

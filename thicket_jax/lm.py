@@ -103,6 +103,10 @@ class LM:
     """
     return functools.partial(gen.greedy, self.apply, self.config, max_new_tokens=max_new_tokens, shared=shared)
 
+  def greedy_fn_for(self, tokens_bp, valid_bp, max_new_tokens: int):
+    """`greedy_fn` for this prompt batch: its leading columns identical in every row run once."""
+    return self.greedy_fn(max_new_tokens, gen.shared_width(tokens_bp, valid_bp))
+
   def generate(self, params, prompts: Sequence[str], max_new_tokens: int = 64, chat: bool = True) -> list[str]:
     """Greedy completions of `prompts` (batched; each stops at its end of turn)."""
     tokens, valid = self.batch(prompts, chat)
@@ -123,8 +127,8 @@ class LM:
   def population_ids(self, run_key, sigmas, tokens_bp, valid_bp, max_new_tokens: int = 64,
                      member_ids=None, chunk_size=None, mesh=None, params=None) -> jax.Array:
     """[N, B, max_new_tokens] greedy ids of N members (see `generate_population`)."""
-    fn = self.greedy_fn(max_new_tokens, gen.shared_width(tokens_bp, valid_bp))
-    return score_population(fn, self.params if params is None else params,
+    return score_population(self.greedy_fn_for(tokens_bp, valid_bp, max_new_tokens),
+                            self.params if params is None else params,
                             run_key, sigmas, jnp.asarray(tokens_bp), jnp.asarray(valid_bp),
                             member_ids=member_ids, chunk_size=chunk_size, mesh=mesh)
 

@@ -21,7 +21,6 @@ import numpy as np
 
 import thicket_jax as tj
 from thicket_jax import distributed, plots, storage
-from thicket_jax.models.generate import shared_width
 from thicket_jax.population import round_up
 from thicket_jax.tasks import Example, Task, load_task
 
@@ -169,8 +168,8 @@ def run(cfg: RunConfig, out_dir: str | Path, progress: bool = True,
   tokens, valid = sel_eval.batch()
   t_pop = time.perf_counter()
   result = tj.RandOpt(ro).fit(
-      lm.greedy_fn(cfg.max_new_tokens, shared_width(tokens, valid)), lm.params, tokens, valid, out_dir=out / "population", mesh=mesh,
-      progress=progress, on_block=on_block, host_reward=sel_eval.rewards, save_params=False)
+      lm.greedy_fn_for(tokens, valid, cfg.max_new_tokens), lm.params, tokens, valid, out_dir=out / "population",
+      mesh=mesh, progress=progress, on_block=on_block, host_reward=sel_eval.rewards, save_params=False)
   pop_seconds = time.perf_counter() - t_pop
 
   test_eval = Evaluator(lm, task, test)
